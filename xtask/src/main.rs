@@ -1,0 +1,170 @@
+//! `cargo xtask build`: builds the static module binaries into `plugins/modules/` and
+//! regenerates everything derived from the modules' options structs.
+//! `cargo xtask docs`: regenerates the derived files only.
+//! `cargo xtask sidecar NAME`: prints one module's sidecar doc (tests use it for `example`).
+
+mod docs;
+mod registry;
+mod yaml;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use registry::MODULES;
+
+const DEFAULT_TARGET: &str = "x86_64-unknown-linux-musl";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => build(&args[1..]),
+        Some("docs") => write_generated(&workspace_root()),
+        Some("sidecar") => sidecar(args.get(1).map(String::as_str)),
+        _ => Err("usage: cargo xtask build [--target TRIPLE] | docs | sidecar NAME".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("xtask: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn sidecar(name: Option<&str>) -> Result<(), String> {
+    let name = name.ok_or("usage: cargo xtask sidecar NAME")?;
+    let module = MODULES
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| format!("no module named {name}"))?;
+    print!("{}", docs::sidecar(&(module.describe)()));
+    Ok(())
+}
+
+/// Every generated file, by path relative to the workspace root, with its content.
+pub fn generated_files() -> Vec<(PathBuf, String)> {
+    MODULES
+        .iter()
+        .filter(|m| m.shipped)
+        .map(|m| {
+            (
+                PathBuf::from(format!("plugins/modules/{}.yml", m.name)),
+                docs::sidecar(&(m.describe)()),
+            )
+        })
+        .collect()
+}
+
+fn write_generated(root: &Path) -> Result<(), String> {
+    for (relative, content) in generated_files() {
+        let path = root.join(&relative);
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current != content {
+            std::fs::write(&path, content)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            println!("wrote {}", relative.display());
+        }
+    }
+    Ok(())
+}
+
+fn build(args: &[String]) -> Result<(), String> {
+    let target = match args {
+        [] => DEFAULT_TARGET.to_string(),
+        [flag, triple] if flag == "--target" => triple.clone(),
+        _ => return Err("usage: cargo xtask build [--target TRIPLE]".into()),
+    };
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "--release", "--target", &target]);
+    // The example is built too (tests run it through ansible) but never copied.
+    for module in MODULES {
+        command.args(["--package", module.crate_name]);
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("cargo build --target {target} failed ({status})"));
+    }
+    let out_dir = root.join("plugins/modules");
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let release = root.join("target").join(&target).join("release");
+    println!("module binaries ({target}):");
+    for module in MODULES {
+        let built = release.join(module.crate_name);
+        let size = std::fs::metadata(&built)
+            .map_err(|e| format!("cannot stat {}: {e}", built.display()))?
+            .len();
+        let shipped = if module.shipped {
+            let dest = out_dir.join(module.name);
+            std::fs::copy(&built, &dest)
+                .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), dest.display()))?;
+            format!("-> plugins/modules/{}", module.name)
+        } else {
+            "(test only, not shipped)".into()
+        };
+        println!(
+            "  {:<16} {:>7.1} KiB  {shipped}",
+            module.name,
+            size as f64 / 1024.0
+        );
+    }
+    write_generated(&root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated files are committed; a change to an options struct must come with
+    /// them regenerated.
+    #[test]
+    fn generated_files_are_fresh() {
+        let root = workspace_root();
+        let mut stale = Vec::new();
+        for (relative, content) in generated_files() {
+            let current = std::fs::read_to_string(root.join(&relative)).unwrap_or_default();
+            if current != content {
+                let first_difference = current
+                    .lines()
+                    .zip(content.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(current.lines().count().min(content.lines().count()));
+                stale.push(format!(
+                    "{} (first difference at line {})",
+                    relative.display(),
+                    first_difference + 1
+                ));
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "generated files are stale: {}; run `cargo xtask docs` and commit the result",
+            stale.join(", ")
+        );
+    }
+
+    #[test]
+    fn every_sidecar_names_its_module() {
+        for module in MODULES {
+            let text = docs::sidecar(&(module.describe)());
+            assert!(
+                text.contains(&format!("module: {}\n", module.name)),
+                "{} sidecar lacks its module name",
+                module.name
+            );
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The modules of the workspace. Adding a module means adding one line here.
+
+use serde_json::Value;
+
+pub struct ModuleEntry {
+    /// The module name (last part of the FQCN, file name under plugins/modules).
+    pub name: &'static str,
+    /// The cargo package that builds its binary.
+    pub crate_name: &'static str,
+    /// False for test-only modules, which are built but never copied into the collection.
+    pub shipped: bool,
+    pub describe: fn() -> Value,
+}
+
+pub const MODULES: &[ModuleEntry] = &[ModuleEntry {
+    name: "example",
+    crate_name: "example",
+    shipped: false,
+    describe: module_runtime::describe::<example::Example>,
+}];
