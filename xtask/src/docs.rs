@@ -28,7 +28,10 @@ fn documentation(described: &Value, meta: &Value) -> Value {
     let name = meta["name"].as_str().unwrap_or_default();
     let mut doc = Map::new();
     doc.insert("module".into(), json!(name));
-    doc.insert("short_description".into(), meta["short_description"].clone());
+    doc.insert(
+        "short_description".into(),
+        meta["short_description"].clone(),
+    );
     doc.insert("version_added".into(), json!(COLLECTION_VERSION));
     doc.insert("description".into(), meta["description"].clone());
     doc.insert("author".into(), json!(["ci_tools.docker maintainers"]));
@@ -157,13 +160,14 @@ fn returns(output_schema: &Value) -> Value {
             "description".into(),
             json!(paragraphs(property["description"].as_str().unwrap_or(""))),
         );
-        let returned = property["x-returned"].as_str().unwrap_or(
-            if required.contains(&name.as_str()) {
-                "always"
-            } else {
-                "when applicable"
-            },
-        );
+        let returned =
+            property["x-returned"]
+                .as_str()
+                .unwrap_or(if required.contains(&name.as_str()) {
+                    "always"
+                } else {
+                    "when applicable"
+                });
         entry.insert("returned".into(), json!(returned));
         entry.insert("type".into(), json!(return_type(property)));
         if let Some(items) = property.get("items") {

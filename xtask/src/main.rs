@@ -109,8 +109,9 @@ fn build(args: &[String]) -> Result<(), String> {
             .len();
         let shipped = if module.shipped {
             let dest = out_dir.join(module.name);
-            std::fs::copy(&built, &dest)
-                .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), dest.display()))?;
+            std::fs::copy(&built, &dest).map_err(|e| {
+                format!("cannot copy {} to {}: {e}", built.display(), dest.display())
+            })?;
             format!("-> plugins/modules/{}", module.name)
         } else {
             "(test only, not shipped)".into()

@@ -74,7 +74,11 @@ fn write_list(items: &[Value], indent: usize, out: &mut String) {
 }
 
 fn write_block(text: &str, indent: usize, out: &mut String) {
-    out.push_str(if text.ends_with('\n') { " |\n" } else { " |-\n" });
+    out.push_str(if text.ends_with('\n') {
+        " |\n"
+    } else {
+        " |-\n"
+    });
     for line in text.lines() {
         if !line.is_empty() {
             out.push_str(&" ".repeat(indent));

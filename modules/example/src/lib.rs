@@ -116,7 +116,11 @@ impl Module for Example {
         };
         let changed = before != wanted;
         if changed {
-            ctx.add_diff(Diff::file(&params.path, before.as_deref(), wanted.as_deref()));
+            ctx.add_diff(Diff::file(
+                &params.path,
+                before.as_deref(),
+                wanted.as_deref(),
+            ));
             if !ctx.check_mode() {
                 let written = match &wanted {
                     Some(text) => std::fs::write(&params.path, text),
@@ -134,6 +138,12 @@ impl Module for Example {
             "labels": params.labels,
             "secret": params.secret,
         });
-        Ok(Outcome::new(changed, Output { path: params.path, echo }))
+        Ok(Outcome::new(
+            changed,
+            Output {
+                path: params.path,
+                echo,
+            },
+        ))
     }
 }

@@ -55,7 +55,10 @@ pub fn validate(
         .map(|o| o.name.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(format!("missing required arguments: {}", missing.join(", ")));
+        return Err(format!(
+            "missing required arguments: {}",
+            missing.join(", ")
+        ));
     }
 
     let mut coerced = Map::new();
@@ -81,7 +84,10 @@ fn check_constraints(constraints: &Constraints, given: &Map<String, Value>) -> R
     for group in constraints.mutually_exclusive {
         let set = present(group);
         if set.len() > 1 {
-            return Err(format!("parameters are mutually exclusive: {}", set.join("|")));
+            return Err(format!(
+                "parameters are mutually exclusive: {}",
+                set.join("|")
+            ));
         }
     }
     for group in constraints.required_one_of {
@@ -185,7 +191,10 @@ pub fn coerce(kind: Kind, value: Value) -> Result<Value, String> {
             Value::String(_) => Ok(value),
             Value::Number(n) => Ok(Value::String(n.to_string())),
             Value::Bool(b) => Ok(Value::String(if b { "True" } else { "False" }.into())),
-            other => Err(format!("{} cannot be converted to a str", type_name(&other))),
+            other => Err(format!(
+                "{} cannot be converted to a str",
+                type_name(&other)
+            )),
         },
         Kind::List => match value {
             Value::Array(_) => Ok(value),
@@ -198,12 +207,18 @@ pub fn coerce(kind: Kind, value: Value) -> Result<Value, String> {
                     .collect(),
             )),
             Value::Number(n) => Ok(Value::Array(vec![Value::String(n.to_string())])),
-            other => Err(format!("{} cannot be converted to a list", type_name(&other))),
+            other => Err(format!(
+                "{} cannot be converted to a list",
+                type_name(&other)
+            )),
         },
         Kind::Dict => match value {
             Value::Object(_) => Ok(value),
             Value::String(text) => parse_dict(&text),
-            other => Err(format!("{} cannot be converted to a dict", type_name(&other))),
+            other => Err(format!(
+                "{} cannot be converted to a dict",
+                type_name(&other)
+            )),
         },
     }
 }
@@ -222,7 +237,10 @@ pub fn to_bool(value: &Value) -> Result<bool, String> {
                  'yes', 'no', 'true', 'false', 'on', 'off', 'y', 'n', '1', '0'"
             )),
         },
-        other => Err(format!("{} cannot be converted to a bool", type_name(other))),
+        other => Err(format!(
+            "{} cannot be converted to a bool",
+            type_name(other)
+        )),
     }
 }
 
@@ -238,7 +256,10 @@ fn to_int(value: &Value) -> Result<Value, String> {
             .parse::<i64>()
             .map(Value::from)
             .map_err(|_| format!("'{text}' is not an integer")),
-        other => Err(format!("{} cannot be converted to an int", type_name(other))),
+        other => Err(format!(
+            "{} cannot be converted to an int",
+            type_name(other)
+        )),
     }
 }
 
@@ -252,7 +273,10 @@ fn to_float(value: &Value) -> Result<Value, String> {
             .and_then(Number::from_f64)
             .map(Value::Number)
             .ok_or_else(|| format!("'{text}' is not a number")),
-        other => Err(format!("{} cannot be converted to a float", type_name(other))),
+        other => Err(format!(
+            "{} cannot be converted to a float",
+            type_name(other)
+        )),
     }
 }
 

@@ -78,7 +78,10 @@ pub fn assemble<T: Serialize>(outcome: Result<Outcome<T>, Failure>, ctx: &Contex
                     map.insert("diff".into(), serde_json::to_value(one).unwrap_or_default());
                 }
                 many => {
-                    map.insert("diff".into(), serde_json::to_value(many).unwrap_or_default());
+                    map.insert(
+                        "diff".into(),
+                        serde_json::to_value(many).unwrap_or_default(),
+                    );
                 }
             }
         }
@@ -178,12 +181,9 @@ fn mask_text(text: String, secrets: &[String]) -> String {
 fn mask_nested(value: Value, secrets: &[String]) -> Value {
     match value {
         Value::String(s) => Value::String(mask_text(s, secrets)),
-        Value::Array(items) => Value::Array(
-            items
-                .into_iter()
-                .map(|v| mask_nested(v, secrets))
-                .collect(),
-        ),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| mask_nested(v, secrets)).collect())
+        }
         Value::Object(map) => Value::Object(
             map.into_iter()
                 .map(|(k, v)| (mask_text(k, secrets), mask_nested(v, secrets)))

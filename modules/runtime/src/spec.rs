@@ -135,7 +135,12 @@ fn option_from_property(
         aliases: property
             .get("x-aliases")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default(),
         no_log: property.get("x-no-log").and_then(Value::as_bool) == Some(true),
         required,
@@ -220,7 +225,9 @@ impl Shape {
                 return shapes.into_iter().next().unwrap_or_else(Shape::raw);
             }
             if !shapes.is_empty() && shapes.iter().all(|s| s.choices.is_some()) {
-                let all = shapes.into_iter().flat_map(|s| s.choices.unwrap_or_default());
+                let all = shapes
+                    .into_iter()
+                    .flat_map(|s| s.choices.unwrap_or_default());
                 return Shape::choice(all.collect());
             }
         }

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian 12 machine (run as root).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  debootstrap systemd-container   # disposable systemd CI nodes
+  docker.io busybox-static        # the private test daemon and FROM-scratch images
+  openssh-client                  # ansible's ssh connection to the nodes
+  ansible-core                    # Debian's ansible-core 2.14: the oldest we support
+  python3-venv
+)
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
+  || rustup target add x86_64-unknown-linux-musl
+
+if ! .venv/bin/python -c 'import ansible, pytest' 2>/dev/null \
+   || ! cmp -s tests/requirements.txt .venv/requirements.txt; then
+  echo "setup: creating .venv from tests/requirements.txt"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt .venv/requirements.txt
+fi
