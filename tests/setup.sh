@@ -10,6 +10,7 @@ APT_PACKAGES=(
   openssh-client                  # ansible's ssh connection to the nodes
   ansible-core                    # Debian's ansible-core 2.14: the oldest we support
   python3-venv
+  qemu-user-static binfmt-support # runs the aarch64 module binaries on this x86_64 machine
 )
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -21,8 +22,16 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-rustup target list --installed | grep -qx x86_64-unknown-linux-musl \
-  || rustup target add x86_64-unknown-linux-musl
+for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+  rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
+
+# aarch64 binaries run through qemu-user via binfmt_misc; the F flag (set by Debian's
+# qemu-user-static) keeps the interpreter open, so they also run inside the test nodes.
+if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+  mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+fi
+[[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] || update-binfmts --enable qemu-aarch64
 
 if ! .venv/bin/python -c 'import ansible, pytest' 2>/dev/null \
    || ! cmp -s tests/requirements.txt .venv/requirements.txt; then

@@ -75,18 +75,57 @@ fn write_generated(root: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A target the modules are built for, and the directory name its binaries ship under
+/// (`uname -m` on the target, which is what the fast-transport action plugin matches).
+struct Target {
+    triple: &'static str,
+    arch: &'static str,
+}
+
+const TARGETS: &[Target] = &[
+    Target {
+        triple: DEFAULT_TARGET,
+        arch: "x86_64",
+    },
+    Target {
+        triple: "aarch64-unknown-linux-musl",
+        arch: "aarch64",
+    },
+];
+
 fn build(args: &[String]) -> Result<(), String> {
-    let target = match args {
-        [] => DEFAULT_TARGET.to_string(),
-        [flag, triple] if flag == "--target" => triple.clone(),
+    let targets: Vec<&Target> = match args {
+        [] => TARGETS.iter().collect(),
+        [flag, triple] if flag == "--target" => vec![TARGETS
+            .iter()
+            .find(|t| t.triple == triple)
+            .ok_or_else(|| format!("unknown target {triple}; known: {}", known_triples()))?],
         _ => return Err("usage: cargo xtask build [--target TRIPLE]".into()),
     };
     let root = workspace_root();
+    for target in targets {
+        build_target(&root, target)?;
+    }
+    write_generated(&root)
+}
+
+fn known_triples() -> String {
+    TARGETS
+        .iter()
+        .map(|t| t.triple)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds every module for one target. Shipped binaries go to `bin/<arch>/` (where the
+/// action plugin picks them per host); the x86_64 ones also to `plugins/modules/`, where
+/// Ansible's plain binary-module path finds them by FQCN.
+fn build_target(root: &Path, target: &Target) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(&root)
-        .args(["build", "--release", "--target", &target]);
+        .current_dir(root)
+        .args(["build", "--release", "--target", target.triple]);
     // The example is built too (tests run it through ansible) but never copied.
     for module in MODULES {
         command.args(["--package", module.crate_name]);
@@ -95,34 +134,41 @@ fn build(args: &[String]) -> Result<(), String> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("cargo build --target {target} failed ({status})"));
+        return Err(format!("cargo build --target {} failed ({status})", target.triple));
     }
-    let out_dir = root.join("plugins/modules");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let release = root.join("target").join(&target).join("release");
-    println!("module binaries ({target}):");
+    let release = root.join("target").join(target.triple).join("release");
+    let arch_dir = root.join("bin").join(target.arch);
+    let mut destinations = vec![arch_dir];
+    if target.triple == DEFAULT_TARGET {
+        destinations.push(root.join("plugins/modules"));
+    }
+    for dir in &destinations {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    println!("module binaries for {} ({}):", target.arch, target.triple);
     for module in MODULES {
         let built = release.join(module.crate_name);
         let size = std::fs::metadata(&built)
             .map_err(|e| format!("cannot stat {}: {e}", built.display()))?
             .len();
-        let shipped = if module.shipped {
-            let dest = out_dir.join(module.name);
-            std::fs::copy(&built, &dest).map_err(|e| {
-                format!("cannot copy {} to {}: {e}", built.display(), dest.display())
-            })?;
-            format!("-> plugins/modules/{}", module.name)
+        let note = if module.shipped {
+            for dir in &destinations {
+                let dest = dir.join(module.name);
+                std::fs::copy(&built, &dest).map_err(|e| {
+                    format!("cannot copy {} to {}: {e}", built.display(), dest.display())
+                })?;
+            }
+            ""
         } else {
-            "(test only, not shipped)".into()
+            "(test only, not shipped)"
         };
         println!(
-            "  {:<16} {:>7.1} KiB  {shipped}",
+            "  {:<16} {:>7.1} KiB  {note}",
             module.name,
             size as f64 / 1024.0
         );
     }
-    write_generated(&root)
+    Ok(())
 }
 
 #[cfg(test)]
