@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ansible_run import AnsibleRun, _execute, ansible_env, write_localhost_inventory
+from tests.harness.ansible_run import AnsibleRun, _execute, ansible_env, write_localhost_inventory
 
 from moduletools import REPO, ansible_bins, core_version
 
