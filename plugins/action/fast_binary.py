@@ -227,6 +227,39 @@ class ActionModule(ActionBase):
 
     # -- the normal path ---------------------------------------------------------------
     def _run_normal(self, module_name, task_vars) -> dict:
-        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        return self._execute_module(module_name=module_name, task_vars=task_vars,
-                                    wrap_async=wrap_async)
+        """Ansible's own binary-module flow (temp dir, upload, args file, run, clean up),
+        with the binary picked for the target's architecture: plugins/modules holds only
+        the x86_64 build, which is all that Ansible itself could send."""
+        short_name = module_name.rsplit(".", 1)[-1]
+        arch = self._target_arch(task_vars)
+        if arch == "x86_64" or self._task.async_val:
+            if arch != "x86_64":
+                raise AnsibleActionFail(
+                    f"ci_tools.docker: async tasks run the x86_64 build only; this target "
+                    f"is {arch}")
+            wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
+            return self._execute_module(module_name=module_name, task_vars=task_vars,
+                                        wrap_async=wrap_async)
+        local_path = os.path.join(BIN_DIR, arch, short_name)
+        if not os.path.isfile(local_path):
+            raise AnsibleActionFail(
+                f"ci_tools.docker: no {short_name} binary for architecture {arch}")
+        args = self._module_args(module_name, task_vars)
+        tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        remote_binary = self._connection._shell.join_path(tmpdir, short_name)
+        args_file = self._connection._shell.join_path(tmpdir, "args")
+        self._transfer_file(local_path, remote_binary)
+        self._transfer_data(args_file, json.dumps(args, default=str))
+        self._fixup_perms2([tmpdir, remote_binary, args_file], self._get_remote_user())
+        environment = self._compute_environment_string()
+        command = f"{environment} {shlex.quote(remote_binary)} {shlex.quote(args_file)}"
+        return self._finish(self._low_level_execute_command(command.strip(), sudoable=True))
+
+    def _target_arch(self, task_vars) -> str:
+        """From gathered facts when there are any, else one cheap command."""
+        arch = (task_vars.get("ansible_facts") or {}).get("architecture")
+        if not arch:
+            res = self._low_level_execute_command("uname -m", sudoable=False)
+            arch = (res.get("stdout") or "").strip().splitlines()[-1:] or ["unknown"]
+            arch = arch[0]
+        return ARCH_ALIASES.get(arch, arch)

@@ -199,3 +199,19 @@ def test_unsupported_architecture_fails_clearly(shared_node, fast_collection):
                                  "(built for: aarch64, x86_64)")
     finally:
         node.root_sh("rm -f /usr/local/bin/uname")
+
+
+def test_normal_path_also_picks_the_targets_architecture(shared_node, fast_collection):
+    """With the cache unusable, the fallback still sends the aarch64 build to an aarch64
+    target (Ansible alone would send plugins/modules' x86_64 file)."""
+    node = shared_node
+    digests = hashes(fast_collection)
+    fake_uname(node, "aarch64")
+    try:
+        run = play(node, fast_collection, [example_task("n", "/tmp/normal-arch", count=3)],
+                   extra_vars={"ci_tools_docker_fast_transport": False}).assert_ok()
+        assert uploads(run, digests["aarch64"]) == 0  # no cache involved
+        assert re.search(r"PUT \S+/bin/aarch64/example TO ", run.stdout), run.output
+        assert run.task("n")["echo"]["count"] == 3
+    finally:
+        node.root_sh("rm -f /usr/local/bin/uname")
