@@ -12,9 +12,23 @@ pub struct ModuleEntry {
     pub describe: fn() -> Value,
 }
 
-pub const MODULES: &[ModuleEntry] = &[ModuleEntry {
-    name: "example",
-    crate_name: "example",
-    shipped: false,
-    describe: module_runtime::describe::<example::Example>,
-}];
+pub const MODULES: &[ModuleEntry] = &[
+    ModuleEntry {
+        name: "example",
+        crate_name: "example",
+        shipped: false,
+        describe: module_runtime::describe::<example::Example>,
+    },
+    ModuleEntry {
+        name: "docker_prune",
+        crate_name: "docker_prune",
+        shipped: true,
+        describe: module_runtime::describe::<docker_prune::DockerPrune>,
+    },
+    ModuleEntry {
+        name: "docker_install",
+        crate_name: "docker_install",
+        shipped: true,
+        describe: module_runtime::describe::<docker_install::DockerInstall>,
+    },
+];
