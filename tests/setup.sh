@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   debootstrap systemd-container   # disposable systemd CI nodes
+  debian-archive-keyring iproute2
   docker.io busybox-static        # the private test daemon and FROM-scratch images
   openssh-client                  # ansible's ssh connection to the nodes
   ansible-core                    # Debian's ansible-core 2.14: the oldest we support

@@ -43,7 +43,8 @@ USER = "zuul"
 
 
 # Runs once inside a freshly debootstrapped root (systemd-nspawn, not booted),
-# with /tmp/harness/authorized_keys provided by the builder.
+# with /var/lib/harness-setup/authorized_keys provided by the builder
+# (not /tmp: nspawn mounts a fresh tmpfs there).
 BASE_SETUP = r"""#!/bin/sh
 set -eu
 export DEBIAN_FRONTEND=noninteractive
@@ -56,7 +57,7 @@ printf 'zuul ALL=(ALL) NOPASSWD: ALL\n' > /etc/sudoers.d/zuul
 chmod 0440 /etc/sudoers.d/zuul
 visudo -cf /etc/sudoers.d/zuul
 install -d -m 0700 -o zuul -g zuul /home/zuul/.ssh
-install -m 0600 -o zuul -g zuul /tmp/harness/authorized_keys /home/zuul/.ssh/authorized_keys
+install -m 0600 -o zuul -g zuul /var/lib/harness-setup/authorized_keys /home/zuul/.ssh/authorized_keys
 
 # sshd: key-only logins. The port and listen address are chosen per node at
 # boot (00-harness-listen.conf); sshd keeps the first value it reads, so the
@@ -191,10 +192,49 @@ class CachedRoot:
 
 
 def apt_archives_dir(suite: str) -> Path:
-    """Per-suite apt archive cache shared by builds and nodes (bind mount)."""
+    """Per-suite apt archive cache shared by builds and nodes."""
     path = ensure_dir(CACHE_DIR / "apt" / suite)
     ensure_dir(path / "partial")
     return path
+
+
+PRIVATE_APT_DIR = CACHE_DIR / "apt" / ".private"
+
+
+def private_apt_archives(suite: str, ident: str) -> Path:
+    """A private /var/cache/apt/archives for one node or build, pre-seeded with
+    hard links to every .deb of the shared cache.
+
+    Not the shared directory itself: apt takes an exclusive lock on its
+    archives directory and fails at once ("Could not get lock
+    /var/cache/apt/archives/lock") if two nodes install at the same time.
+    Hard links cost nothing, and apt never rewrites a downloaded .deb in place
+    (it downloads into partial/ and renames), so sharing the files is safe.
+    harvest_apt_archives() links new downloads back into the shared cache.
+    """
+    shared = apt_archives_dir(suite)
+    private = PRIVATE_APT_DIR / f"{suite}-{ident}"
+    remove_tree(private)
+    ensure_dir(private / "partial")
+    for deb in shared.glob("*.deb"):
+        os.link(deb, private / deb.name)
+    return private
+
+
+def harvest_apt_archives(private: str | os.PathLike) -> None:
+    """Share the .debs a node/build downloaded, then remove its private dir."""
+    private = Path(private)
+    if not private.is_dir():
+        return
+    suite = private.name.split("-", 1)[0]
+    shared = apt_archives_dir(suite)
+    for deb in private.glob("*.deb"):  # complete downloads only (partial/ is skipped)
+        if deb.is_file() and not (shared / deb.name).exists():
+            try:
+                os.link(deb, shared / deb.name)
+            except FileExistsError:  # another node shared the same file meanwhile
+                pass
+    remove_tree(private)
 
 
 @contextmanager
@@ -218,8 +258,14 @@ def _is_complete(path: Path) -> bool:
 
 
 def remove_stale_builds() -> list[Path]:
-    """Remove .tmp-* build dirs whose builder process is gone."""
+    """Remove .tmp-* build dirs and private apt dirs whose builder process is gone."""
     removed = []
+    if PRIVATE_APT_DIR.is_dir():
+        for private in PRIVATE_APT_DIR.glob("*-build*"):
+            pid = private.name.rsplit("-build", 1)[1]
+            if not pid.isdigit() or not pid_alive(int(pid)):
+                harvest_apt_archives(private)
+                removed.append(private)
     if not ROOTS_DIR.is_dir():
         return removed
     for tmp in ROOTS_DIR.glob(".tmp-*"):
@@ -239,13 +285,17 @@ def nspawn_run(rootfs: Path, suite: str, argv: Sequence[str], *, timeout: float 
     --register=no/--keep-unit: the machine's PID 1 is not systemd, so nspawn
     must not try to talk to machined or create a scope unit.
     """
-    run(
-        ["systemd-nspawn", "--quiet", "-D", rootfs, "--register=no", "--keep-unit", "--pipe",
-         f"--bind={apt_archives_dir(suite)}:/var/cache/apt/archives",
-         "--setenv=DEBIAN_FRONTEND=noninteractive", "--setenv=LANG=C.UTF-8",
-         "--", *argv],
-        timeout=timeout,
-    )
+    archives = private_apt_archives(suite, f"build{os.getpid()}")
+    try:
+        run(
+            ["systemd-nspawn", "--quiet", "-D", rootfs, "--register=no", "--keep-unit", "--pipe",
+             f"--bind={archives}:/var/cache/apt/archives",
+             "--setenv=DEBIAN_FRONTEND=noninteractive", "--setenv=LANG=C.UTF-8",
+             "--", *argv],
+            timeout=timeout,
+        )
+    finally:
+        harvest_apt_archives(archives)
 
 
 def ensure_root(suite: str = DEFAULT_SUITE, packages: Sequence[str] = ()) -> CachedRoot:
@@ -290,8 +340,9 @@ def _build(recipe: Recipe, tmp: Path, base: CachedRoot | None) -> None:
         # One key per cache entry: nodes copied from it accept exactly this key.
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"ci-tools-docker {recipe.name}",
              "-f", tmp / "id_ed25519"])
-    stage = ensure_dir(rootfs / "tmp" / "harness")
+    # Not under /tmp: nspawn mounts an empty tmpfs there.
+    stage = ensure_dir(rootfs / "var" / "lib" / "harness-setup")
     shutil.copy2(tmp / "id_ed25519.pub", stage / "authorized_keys")
     (stage / "setup.sh").write_text(recipe.setup_script())
-    nspawn_run(rootfs, recipe.suite, ["/bin/sh", "/tmp/harness/setup.sh"])
+    nspawn_run(rootfs, recipe.suite, ["/bin/sh", "/var/lib/harness-setup/setup.sh"])
     remove_tree(stage)

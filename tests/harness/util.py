@@ -5,7 +5,6 @@ cleanup command can run even when the rest of the test environment is broken.
 """
 from __future__ import annotations
 
-import errno
 import os
 import shlex
 import shutil
@@ -34,6 +33,11 @@ class HarnessError(RuntimeError):
 
 class HarnessTimeout(HarnessError):
     """Raised by wait_for() when a condition is not met in time."""
+
+
+class HarnessFatal(HarnessError):
+    """Raised inside a wait_for() predicate to stop polling at once
+    (e.g. the process being waited for has exited)."""
 
 
 def fmt_cmd(cmd: str | Sequence[str]) -> str:
@@ -112,6 +116,8 @@ def wait_for(
             value = predicate()
             if value:
                 return value
+        except HarnessFatal:
+            raise
         except Exception as exc:  # keep polling; report the last error
             last_exc = exc
         if time.monotonic() >= deadline:
