@@ -1,0 +1,3 @@
+fn main() {
+    module_runtime::main::<socket_group::SocketGroup>()
+}
