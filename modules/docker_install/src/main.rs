@@ -1,0 +1,3 @@
+fn main() {
+    module_runtime::main::<docker_install::DockerInstall>()
+}
