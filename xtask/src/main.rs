@@ -1,10 +1,13 @@
 //! `cargo xtask build`: builds the static module binaries into `plugins/modules/` and
 //! regenerates everything derived from the modules' options structs.
 //! `cargo xtask docs`: regenerates the derived files only.
+//! `cargo xtask bundle`: the roles-path bundle (build/bundle/roles), see bundle.rs.
 //! `cargo xtask sidecar NAME`: prints one module's sidecar doc (tests use it for `example`).
 
+mod bundle;
 mod docs;
 mod registry;
+mod role;
 mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +23,10 @@ fn main() -> ExitCode {
         Some("build") => build(&args[1..]),
         Some("docs") => write_generated(&workspace_root()),
         Some("sidecar") => sidecar(args.get(1).map(String::as_str)),
-        _ => Err("usage: cargo xtask build [--target TRIPLE] | docs | sidecar NAME".into()),
+        Some("bundle") => bundle::write(&workspace_root()),
+        _ => {
+            Err("usage: cargo xtask build [--target TRIPLE] | docs | bundle | sidecar NAME".into())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,8 +55,8 @@ fn sidecar(name: Option<&str>) -> Result<(), String> {
 }
 
 /// Every generated file, by path relative to the workspace root, with its content.
-pub fn generated_files() -> Vec<(PathBuf, String)> {
-    MODULES
+pub fn generated_files(root: &Path) -> Result<Vec<(PathBuf, String)>, String> {
+    let mut files: Vec<(PathBuf, String)> = MODULES
         .iter()
         .filter(|m| m.shipped)
         .map(|m| {
@@ -59,11 +65,53 @@ pub fn generated_files() -> Vec<(PathBuf, String)> {
                 docs::sidecar(&(m.describe)()),
             )
         })
-        .collect()
+        .collect();
+    files.push((
+        PathBuf::from("roles/ci_setup/meta/argument_specs.yml"),
+        role::argument_specs()?,
+    ));
+    files.push((
+        PathBuf::from("roles/ci_setup/defaults/main.yml"),
+        role::defaults()?,
+    ));
+    let readme = PathBuf::from("roles/ci_setup/README.md");
+    let current = std::fs::read_to_string(root.join(&readme))
+        .map_err(|e| format!("cannot read {}: {e}", readme.display()))?;
+    files.push((
+        readme,
+        replace_between(
+            &current,
+            README_BEGIN,
+            README_END,
+            &role::readme_variables()?,
+        )?,
+    ));
+    Ok(files)
+}
+
+const README_BEGIN: &str = "<!-- BEGIN GENERATED VARIABLES -->";
+const README_END: &str = "<!-- END GENERATED VARIABLES -->";
+
+/// `text` with what stands between the two marker lines replaced by `content`.
+fn replace_between(text: &str, begin: &str, end: &str, content: &str) -> Result<String, String> {
+    let start = text
+        .find(begin)
+        .ok_or_else(|| format!("marker {begin} not found"))?
+        + begin.len();
+    let stop = text[start..]
+        .find(end)
+        .ok_or_else(|| format!("marker {end} not found"))?
+        + start;
+    Ok(format!(
+        "{}\n{}\n{}",
+        &text[..start],
+        content.trim_matches('\n'),
+        &text[stop..]
+    ))
 }
 
 fn write_generated(root: &Path) -> Result<(), String> {
-    for (relative, content) in generated_files() {
+    for (relative, content) in generated_files(root)? {
         let path = root.join(&relative);
         let current = std::fs::read_to_string(&path).unwrap_or_default();
         if current != content {
@@ -94,19 +142,36 @@ const TARGETS: &[Target] = &[
 ];
 
 fn build(args: &[String]) -> Result<(), String> {
-    let targets: Vec<&Target> = match args {
-        [] => TARGETS.iter().collect(),
-        [flag, triple] if flag == "--target" => vec![TARGETS
-            .iter()
-            .find(|t| t.triple == triple)
-            .ok_or_else(|| format!("unknown target {triple}; known: {}", known_triples()))?],
-        _ => return Err("usage: cargo xtask build [--target TRIPLE]".into()),
-    };
+    let targets: Vec<&Target> =
+        match args {
+            [] => TARGETS.iter().collect(),
+            [flag, triple] if flag == "--target" => vec![TARGETS
+                .iter()
+                .find(|t| t.triple == triple)
+                .ok_or_else(|| format!("unknown target {triple}; known: {}", known_triples()))?],
+            _ => return Err("usage: cargo xtask build [--target TRIPLE]".into()),
+        };
     let root = workspace_root();
     for target in targets {
         build_target(&root, target)?;
     }
+    link_dev_collection(&root)?;
     write_generated(&root)
+}
+
+/// `build/collections/ansible_collections/ci_tools/docker` -> the checkout, so that
+/// playbooks run from the checkout (ansible.cfg) find the collection by FQCN. It lives in
+/// the ignored build/ dir: a link inside the tree would make every tree walker loop.
+fn link_dev_collection(root: &Path) -> Result<(), String> {
+    let parent = root.join("build/collections/ansible_collections/ci_tools");
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let link = parent.join("docker");
+    if std::fs::read_link(&link).is_err() {
+        std::os::unix::fs::symlink("../../../..", &link)
+            .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
+    }
+    Ok(())
 }
 
 fn known_triples() -> String {
@@ -134,7 +199,10 @@ fn build_target(root: &Path, target: &Target) -> Result<(), String> {
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
-        return Err(format!("cargo build --target {} failed ({status})", target.triple));
+        return Err(format!(
+            "cargo build --target {} failed ({status})",
+            target.triple
+        ));
     }
     let release = root.join("target").join(target.triple).join("release");
     let arch_dir = root.join("bin").join(target.arch);
@@ -143,7 +211,8 @@ fn build_target(root: &Path, target: &Target) -> Result<(), String> {
         destinations.push(root.join("plugins/modules"));
     }
     for dir in &destinations {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     println!("module binaries for {} ({}):", target.arch, target.triple);
     for module in MODULES {
@@ -181,7 +250,7 @@ mod tests {
     fn generated_files_are_fresh() {
         let root = workspace_root();
         let mut stale = Vec::new();
-        for (relative, content) in generated_files() {
+        for (relative, content) in generated_files(&root).expect("generated files") {
             let current = std::fs::read_to_string(root.join(&relative)).unwrap_or_default();
             if current != content {
                 let first_difference = current

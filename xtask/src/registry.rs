@@ -26,6 +26,12 @@ pub const MODULES: &[ModuleEntry] = &[
         describe: module_runtime::describe::<docker_prune::DockerPrune>,
     },
     ModuleEntry {
+        name: "socket_group",
+        crate_name: "socket_group",
+        shipped: true,
+        describe: module_runtime::describe::<socket_group::SocketGroup>,
+    },
+    ModuleEntry {
         name: "docker_install",
         crate_name: "docker_install",
         shipped: true,

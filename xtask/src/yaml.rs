@@ -31,12 +31,52 @@ fn write_after_key(value: &Value, indent: usize, out: &mut String) {
             write_list(items, indent + 2, out);
         }
         Value::String(text) if text.contains('\n') => write_block(text, indent + 2, out),
+        Value::String(text) if text.len() > WRAP_AT => write_folded(text, indent + 2, out),
         scalar => {
             out.push(' ');
             out.push_str(&inline(scalar));
             out.push('\n');
         }
     }
+}
+
+/// Past this many characters a one-line string is written folded (linters cap lines).
+const WRAP_AT: usize = 100;
+
+/// A long one-line string as a folded block (`>-`): its lines are joined with single
+/// spaces on reading, so it is broken only at single spaces between words.
+fn write_folded(text: &str, indent: usize, out: &mut String) {
+    out.push_str(" >-\n");
+    let pad = " ".repeat(indent);
+    let mut line = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        // The next word with the single space that follows it (if any).
+        let end = rest
+            .char_indices()
+            .find(|&(i, c)| {
+                c == ' '
+                    && rest[i + 1..].chars().next().is_some_and(|n| n != ' ')
+                    && i > 0
+                    && !rest[..i].ends_with(' ')
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let word = &rest[..end];
+        rest = rest[end..].strip_prefix(' ').unwrap_or(&rest[end..]);
+        if !line.is_empty() && line.len() + 1 + word.len() > WRAP_AT {
+            out.push_str(&pad);
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&pad);
+    out.push_str(&line);
+    out.push('\n');
 }
 
 fn write_list(items: &[Value], indent: usize, out: &mut String) {
@@ -59,16 +99,8 @@ fn write_list(items: &[Value], indent: usize, out: &mut String) {
                     write_after_key(value, indent + 2, out);
                 }
             }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push('\n');
-                write_list(inner, indent + 2, out);
-            }
-            Value::String(text) if text.contains('\n') => write_block(text, indent + 2, out),
-            scalar => {
-                out.push(' ');
-                out.push_str(&inline(scalar));
-                out.push('\n');
-            }
+            // Anything else sits after the dash as it would after a key.
+            other => write_after_key(other, indent, out),
         }
     }
 }
@@ -135,6 +167,18 @@ mod tests {
         assert_eq!(scalar_string("a: b"), "\"a: b\"");
         assert_eq!(scalar_string(""), "\"\"");
         assert_eq!(scalar_string("#x"), "\"#x\"");
+    }
+
+    #[test]
+    fn long_strings_fold_at_word_boundaries() {
+        let words: Vec<String> = (0..40).map(|i| format!("word{i}")).collect();
+        let text = words.join(" ");
+        let mut out = String::new();
+        write_folded(&text, 2, &mut out);
+        assert!(out.starts_with(" >-\n"));
+        assert!(out.lines().all(|l| l.len() <= WRAP_AT + 2), "{out}");
+        let folded: Vec<&str> = out.lines().skip(1).map(str::trim).collect();
+        assert_eq!(folded.join(" "), text);
     }
 
     #[test]
