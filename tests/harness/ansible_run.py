@@ -56,8 +56,10 @@ class AnsibleRun:
     stats: dict[str, dict[str, int]] | None = None
 
     def tasks(self, name: str | None = None, host: str | None = None) -> list[TaskResult]:
+        """Results of task `name`; a role's tasks also match without their "role : " prefix."""
         return [r for r in self.results
-                if (name is None or r.task == name) and (host is None or r.host == host)]
+                if (name is None or r.task == name or r.task.endswith(f" : {name}"))
+                and (host is None or r.host == host)]
 
     def task(self, name: str, host: str | None = None) -> TaskResult:
         """The single result of task `name` (on `host`); error if not exactly one."""
