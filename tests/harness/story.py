@@ -157,7 +157,6 @@ def main_job(suite: str | None = None) -> int:
         problems.append("dangling images survived the cleanup")
     if report.rerun and report.changed_tasks(report.rerun):
         problems.append("the second run changed something")
-    print("\n" + report.summary())
     print("\nresult: " + ("OK" if not problems else "PROBLEMS: " + "; ".join(problems)))
     return 0 if not problems else 1
 
