@@ -112,10 +112,14 @@ pub fn explain_permission_denied(socket: &Path) -> String {
             if owner.mode & 0o060 != 0o060 {
                 msg.push_str(", and the group has no read-write access to the socket");
             }
-            let group_name = owner.group.clone().unwrap_or_else(|| owner.gid.to_string());
-            msg.push_str(&format!(
-                ". Grant access with the ci_tools.docker.socket_group module (it adds the user to group {group_name} and makes the membership effective for the running session), or run the task with become: true"
-            ));
+            // Joining group {group} would not reach sessions that are already open:
+            // membership is read at login. Giving the socket to the user's own primary
+            // group does.
+            msg.push_str(
+                ". Grant access with the ci_tools.docker.socket_group module (it gives the \
+                 socket to the user's primary group, which already-open sessions have), or \
+                 run the task with become: true",
+            );
         }
         None => msg.push_str(&format!(
             ": {who} may not access it. Grant access with the ci_tools.docker.socket_group module, or run the task with become: true"

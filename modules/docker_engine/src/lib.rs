@@ -13,7 +13,7 @@ pub mod query;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use query::Filters;
 use serde_json::Value;
@@ -208,6 +208,27 @@ pub struct DaemonVersion {
 pub struct Ping {
     pub api: Option<ApiVersion>,
     pub body: String,
+}
+
+/// Waits until the daemon on `socket` answers `GET /_ping` with `OK`, then asks its
+/// versions; gives up after `timeout` with the last error seen.
+pub fn wait_for_api(socket: &Path, timeout: Duration) -> Result<DaemonVersion, String> {
+    let deadline = Instant::now() + timeout;
+    let client = Client::new(socket, Some(Duration::from_secs(10)));
+    loop {
+        let last = match client.ping() {
+            Ok(ping) if ping.body.trim() == "OK" => match client.version() {
+                Ok(version) => return Ok(version),
+                Err(e) => e.msg,
+            },
+            Ok(ping) => format!("/_ping answered {:?}", ping.body),
+            Err(e) => e.msg,
+        };
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// A connection to one daemon, speaking one API version.

@@ -817,12 +817,16 @@ impl<'a> Run<'a> {
         if self.params.service_enabled && !enabled_now {
             changed = true;
             if !self.check {
-                service::systemctl("enable", &units)?;
+                system::systemd::enable(&units).map_err(|e| {
+                    service::command_failure(&format!("enable {}", units.join(" ")), &e)
+                })?;
             }
         } else if !self.params.service_enabled && any_enabled {
             changed = true;
             if !self.check {
-                service::systemctl("disable", &units)?;
+                system::systemd::disable(&units).map_err(|e| {
+                    service::command_failure(&format!("disable {}", units.join(" ")), &e)
+                })?;
             }
         }
 
@@ -864,7 +868,8 @@ impl<'a> Run<'a> {
         }
         if restart || start {
             let verb = if restart { "restart" } else { "start" };
-            service::systemctl("reset-failed", &[SERVICE])?;
+            system::systemd::reset_failed(&[SERVICE])
+                .map_err(|e| service::command_failure(&format!("reset-failed {SERVICE}"), &e))?;
             let result = if restart {
                 system::systemd::restart(&[SERVICE], system::systemd::DEFAULT_TIMEOUT)
             } else {
@@ -925,7 +930,9 @@ impl<'a> Run<'a> {
         match edit.filter(|e| e.after.is_some()) {
             Some(edit) => {
                 let restored = restore_daemon_json(edit).and_then(|()| {
-                    service::systemctl("reset-failed", &[SERVICE])?;
+                    system::systemd::reset_failed(&[SERVICE]).map_err(|e| {
+                        service::command_failure(&format!("reset-failed {SERVICE}"), &e)
+                    })?;
                     system::systemd::restart(&[SERVICE], system::systemd::DEFAULT_TIMEOUT)
                         .map_err(|e| match service::daemon_error(&e.journal) {
                             // The newest error is this start's, the bad option's is older.

@@ -1,11 +1,11 @@
 //! docker.service and docker.socket: enabled, started, restarted, and the API answering.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use docker_engine::{Client, DaemonVersion};
 use module_runtime::Failure;
-use system::command::{self, CommandError};
+use system::command::CommandError;
 use system::systemd;
 
 pub const SERVICE: &str = "docker.service";
@@ -67,16 +67,6 @@ pub fn is_enabled(state: &UnitState) -> bool {
         state.file_state.as_str(),
         "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
     )
-}
-
-/// `systemctl VERB UNITS...` for verbs the system crate has no function for yet
-/// (enable, disable, reset-failed). Belongs in `system::systemd`.
-pub fn systemctl(verb: &str, units: &[&str]) -> Result<(), Failure> {
-    let mut argv = vec!["systemctl", verb];
-    argv.extend_from_slice(units);
-    command::run(&argv, systemd::DEFAULT_TIMEOUT)
-        .map(|_| ())
-        .map_err(|e| command_failure(&format!("{verb} {}", units.join(" ")), &e))
 }
 
 /// A failed systemctl call as a module failure: the command's stderr in the message, the
@@ -153,25 +143,7 @@ pub fn api_socket(daemon_json: Option<&system::daemon_json::DaemonJson>) -> Path
         .unwrap_or_else(|| PathBuf::from(docker_engine::DEFAULT_SOCKET))
 }
 
-/// Waits until `GET /_ping` answers OK, then asks the versions.
-pub fn wait_for_api(socket: &Path, timeout: Duration) -> Result<DaemonVersion, String> {
-    let deadline = Instant::now() + timeout;
-    let client = Client::new(socket, Some(Duration::from_secs(10)));
-    loop {
-        let last = match client.ping() {
-            Ok(ping) if ping.body.trim() == "OK" => match client.version() {
-                Ok(version) => return Ok(version),
-                Err(e) => e.msg,
-            },
-            Ok(ping) => format!("/_ping answered {:?}", ping.body),
-            Err(e) => e.msg,
-        };
-        if Instant::now() >= deadline {
-            return Err(last);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+pub use docker_engine::wait_for_api;
 
 /// The versions of a daemon that is already up, without waiting.
 pub fn current_version(socket: &Path) -> Option<DaemonVersion> {

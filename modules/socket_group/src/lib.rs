@@ -13,7 +13,7 @@ mod daemon;
 mod dropin;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use module_runtime::{Constraints, Context, Failure, Module, ModuleDoc, Outcome, Support};
 use schemars::JsonSchema;
@@ -454,29 +454,21 @@ pub(crate) fn command_failure(msg: impl Into<String>, err: &CommandError) -> Fai
     failure
 }
 
-/// Waits until the API on `socket` answers `/_ping` (as root), up to `timeout`.
+/// Waits until the API on `socket` answers `/_ping` (as root), up to `timeout`; the
+/// error says what the socket looks like then.
 pub(crate) fn wait_for_api(socket: &Path, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match access::ping(
-            socket,
-            left.clamp(Duration::from_secs(1), Duration::from_secs(10)),
-        ) {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => {
-                let state = access::socket_state(socket)
-                    .map(|s| format!("the socket is {}", s.describe()))
-                    .unwrap_or_else(|| "the socket does not exist".into());
-                return Err(format!(
-                    "the API on {} did not answer within {} s: {e}; {state}",
-                    socket.display(),
-                    timeout.as_secs()
-                ));
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
-        }
-    }
+    docker_engine::wait_for_api(socket, timeout)
+        .map(|_| ())
+        .map_err(|e| {
+            let state = access::socket_state(socket)
+                .map(|s| format!("the socket is {}", s.describe()))
+                .unwrap_or_else(|| "the socket does not exist".into());
+            format!(
+                "the API on {} did not answer within {} s: {e}; {state}",
+                socket.display(),
+                timeout.as_secs()
+            )
+        })
 }
 
 /// Checks the live socket against the group (and mode) it should have now.

@@ -101,6 +101,16 @@ pub fn reset_failed(units: &[&str]) -> Result<CommandOutput, Box<CommandError>> 
     unit_command("reset-failed", units, DEFAULT_TIMEOUT)
 }
 
+/// `systemctl enable UNITS...`.
+pub fn enable(units: &[&str]) -> Result<CommandOutput, Box<CommandError>> {
+    unit_command("enable", units, DEFAULT_TIMEOUT)
+}
+
+/// `systemctl disable UNITS...`.
+pub fn disable(units: &[&str]) -> Result<CommandOutput, Box<CommandError>> {
+    unit_command("disable", units, DEFAULT_TIMEOUT)
+}
+
 /// `systemctl daemon-reload`.
 pub fn daemon_reload(timeout: Duration) -> Result<CommandOutput, Box<CommandError>> {
     command::run(&["systemctl", "daemon-reload"], timeout)
