@@ -215,3 +215,42 @@ def test_normal_path_also_picks_the_targets_architecture(shared_node, fast_colle
         assert run.task("n")["echo"]["count"] == 3
     finally:
         node.root_sh("rm -f /usr/local/bin/uname")
+
+
+@pytest.mark.node_packages("docker.io")
+def test_real_modules_same_results_fast_plain_and_aarch64(node, installed_collection):
+    """Every shipped module gives the same result through the fast path, Ansible's plain
+    binary path, and as the aarch64 build (qemu-user via binfmt_misc)."""
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(installed_collection)}
+    tasks = [
+        {"name": "install", "become": True,
+         "ci_tools.docker.docker_install": {"daemon_options": {"log-driver": "journald"}}},
+        {"name": "socket", "become": True, "ci_tools.docker.socket_group": {"user": "zuul"}},
+        {"name": "prune", "ci_tools.docker.docker_prune": {"images": True, "containers": True}},
+    ]
+    book = [{"hosts": "all", "gather_facts": False, "tasks": tasks}]
+    # Converge first, so that the compared runs are all idempotent ones.
+    node.playbook(book, env=env).assert_ok()
+
+    def results(extra_vars):
+        run = node.playbook(book, env=env, check=True, diff=True, extra_vars=extra_vars)
+        run.assert_ok()
+        return {r.task: (r.changed, r.result) for r in run.results}
+
+    fast = results({})
+    plain = results({"ci_tools_docker_fast_transport": False})
+    assert fast == plain
+    fake_uname(node, "aarch64")
+    try:
+        emulated = results({})
+    finally:
+        node.root_sh("rm -f /usr/local/bin/uname")
+    assert emulated == fast
+    # The caches now hold exactly the aarch64 builds (a new hash replaces the old one).
+    arch_bin = installed_collection / "ansible_collections" / "ci_tools" / "docker" / "bin"
+    expected_root = sorted(f"{m}-{sha256(arch_bin / 'aarch64' / m)}"
+                           for m in ("docker_install", "socket_group"))
+    assert node.root_sh(f"ls {ROOT_CACHE}").stdout.split() == expected_root
+    assert node.root_sh(f"ls {USER_CACHE}").stdout.split() == [
+        f"docker_prune-{sha256(arch_bin / 'aarch64' / 'docker_prune')}"]
+    assert all(not changed for changed, _ in fast.values()), fast
