@@ -28,6 +28,7 @@ import shlex
 
 from ansible import constants as C
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 from ansible.vars.clean import remove_internal_keys
@@ -176,8 +177,9 @@ class ActionModule(ActionBase):
     def _execute(self, script: str, args: dict) -> dict:
         # The script is the command: become and the configured executable (/bin/sh -c)
         # wrap it as they wrap any module command.
-        return self._low_level_execute_command(script, sudoable=True,
-                                               in_data=json.dumps(args, default=str))
+        # Bytes: the local connection writes stdin through a memoryview.
+        return self._low_level_execute_command(
+            script, sudoable=True, in_data=to_bytes(json.dumps(args, default=str)))
 
     def _run_cached(self, module_name, short_name, binaries, task_vars) -> dict:
         args = self._module_args(module_name, task_vars)

@@ -163,3 +163,23 @@ def test_ansible_doc_reads_generated_sidecar(ansible_bin, built, tmp_path):
     assert options["names"]["elements"] == "str"
     assert "path" in data["return"]
     assert "example:" in data["examples"]
+
+
+@pytest.mark.parametrize("module", ["docker_prune", "socket_group", "docker_install"])
+def test_installed_collection_documents_and_runs_each_module(ansible_bin, module,
+                                                             installed_collection, tmp_path):
+    """From the tarball installed with ansible-galaxy: ansible-doc shows the generated
+    sidecar, and the module runs by FQCN (an unknown option is rejected by the module
+    itself, naming its FQCN)."""
+    env = ansible_env({"ANSIBLE_COLLECTIONS_PATH": str(installed_collection)})
+    doc = subprocess.run([str(ansible_bin / "ansible-doc"), "--json", f"ci_tools.docker.{module}"],
+                         capture_output=True, text=True, env=env)
+    assert doc.returncode == 0, doc.stderr
+    data = json.loads(doc.stdout)[f"ci_tools.docker.{module}"]
+    assert data["doc"]["short_description"] and data["doc"]["options"] and data["return"]
+    assert data["examples"].strip()
+    ran = adhoc(ansible_bin, "bogus_option=1", tmp_path, tmp_path, module=f"ci_tools.docker.{module}",
+                env={"ANSIBLE_COLLECTIONS_PATH": str(installed_collection)}).last
+    assert ran.status == "failed"
+    assert ran["msg"].startswith(
+        f"Unsupported parameters for (ci_tools.docker.{module}) module: bogus_option.")
