@@ -38,13 +38,7 @@ impl OsRelease {
             let Some((key, value)) = line.trim().split_once('=') else {
                 continue;
             };
-            let value = value.trim();
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-                .unwrap_or(value)
-                .to_string();
+            let value = system::shell::unquote(value).to_string();
             let non_empty = (!value.is_empty()).then(|| value.clone());
             match key {
                 "ID" => os.id = value.to_ascii_lowercase(),

@@ -80,12 +80,7 @@ pub fn docker_opts(text: &str) -> Vec<String> {
         let Some(value) = line.strip_prefix("DOCKER_OPTS=") else {
             continue;
         };
-        let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
-            .unwrap_or(value);
+        let value = system::shell::unquote(value);
         // A later assignment replaces an earlier one, as in the shell.
         words = value.split_whitespace().map(str::to_string).collect();
     }

@@ -13,5 +13,6 @@ pub mod access;
 pub mod command;
 pub mod daemon_json;
 pub mod files;
+pub mod shell;
 pub mod systemd;
 pub mod users;
