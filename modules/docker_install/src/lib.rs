@@ -817,16 +817,14 @@ impl<'a> Run<'a> {
         if self.params.service_enabled && !enabled_now {
             changed = true;
             if !self.check {
-                system::systemd::enable(&units).map_err(|e| {
-                    service::command_failure(&format!("enable {}", units.join(" ")), &e)
-                })?;
+                system::systemd::enable(&units)
+                    .map_err(|e| e.to_failure(format!("enable {}", units.join(" "))))?;
             }
         } else if !self.params.service_enabled && any_enabled {
             changed = true;
             if !self.check {
-                system::systemd::disable(&units).map_err(|e| {
-                    service::command_failure(&format!("disable {}", units.join(" ")), &e)
-                })?;
+                system::systemd::disable(&units)
+                    .map_err(|e| e.to_failure(format!("disable {}", units.join(" "))))?;
             }
         }
 
@@ -839,7 +837,7 @@ impl<'a> Run<'a> {
                     let mut order = units.clone();
                     order.reverse();
                     system::systemd::stop(&order, system::systemd::DEFAULT_TIMEOUT)
-                        .map_err(|e| service::command_failure("stop docker.service", &e))?;
+                        .map_err(|e| e.to_failure("stop docker.service"))?;
                 }
             }
             return Ok(changed);
@@ -869,7 +867,7 @@ impl<'a> Run<'a> {
         if restart || start {
             let verb = if restart { "restart" } else { "start" };
             system::systemd::reset_failed(&[SERVICE])
-                .map_err(|e| service::command_failure(&format!("reset-failed {SERVICE}"), &e))?;
+                .map_err(|e| e.to_failure(format!("reset-failed {SERVICE}")))?;
             let result = if restart {
                 system::systemd::restart(&[SERVICE], system::systemd::DEFAULT_TIMEOUT)
             } else {
@@ -930,14 +928,13 @@ impl<'a> Run<'a> {
         match edit.filter(|e| e.after.is_some()) {
             Some(edit) => {
                 let restored = restore_daemon_json(edit).and_then(|()| {
-                    system::systemd::reset_failed(&[SERVICE]).map_err(|e| {
-                        service::command_failure(&format!("reset-failed {SERVICE}"), &e)
-                    })?;
+                    system::systemd::reset_failed(&[SERVICE])
+                        .map_err(|e| e.to_failure(format!("reset-failed {SERVICE}")))?;
                     system::systemd::restart(&[SERVICE], system::systemd::DEFAULT_TIMEOUT)
                         .map_err(|e| match service::daemon_error(&e.journal) {
                             // The newest error is this start's, the bad option's is older.
                             Some(said) if !journal.contains(&said) => Failure::new(said),
-                            _ => service::command_failure("restart docker.service", &e),
+                            _ => e.to_failure("restart docker.service"),
                         })?;
                     service::wait_for_api(
                         &service::api_socket(None),
@@ -967,7 +964,7 @@ impl<'a> Run<'a> {
             }
         }
         if !journal.is_empty() {
-            failure = failure.with("journal", service::journal_lines(&journal));
+            failure = failure.with("journal", system::command::non_empty_lines(&journal));
         }
         failure
             .with("packages_installed", &self.out.packages_installed)

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use docker_engine::{Client, DaemonVersion};
 use module_runtime::Failure;
-use system::command::CommandError;
 use system::systemd;
 
 pub const SERVICE: &str = "docker.service";
@@ -35,7 +34,7 @@ pub fn unit_state(unit: &str) -> Result<UnitState, Failure> {
             "MainPID",
         ],
     )
-    .map_err(|e| command_failure(&format!("read the state of {unit}"), &e))?;
+    .map_err(|e| e.to_failure(format!("read the state of {unit}")))?;
     Ok(UnitState {
         loaded: props.value("LoadState") == "loaded",
         active: matches!(props.value("ActiveState"), "active" | "reloading"),
@@ -67,26 +66,6 @@ pub fn is_enabled(state: &UnitState) -> bool {
         state.file_state.as_str(),
         "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
     )
-}
-
-/// A failed systemctl call as a module failure: the command's stderr in the message, the
-/// unit's journal as a result key.
-pub fn command_failure(what: &str, err: &CommandError) -> Failure {
-    let mut failure = Failure::new(format!("{what}: {err}"));
-    if let Some(rc) = err.rc {
-        failure = failure.with("rc", rc);
-    }
-    if !err.journal.is_empty() {
-        failure = failure.with("journal", journal_lines(&err.journal));
-    }
-    failure
-}
-
-pub fn journal_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(String::from)
-        .collect()
 }
 
 /// The daemon's own explanation among its journal lines (`journalctl -o short-iso`), as

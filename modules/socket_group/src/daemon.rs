@@ -12,7 +12,7 @@ use system::files;
 use system::systemd;
 
 use crate::checks;
-use crate::{command_failure, record_socket, show, Job, Method, Output, State};
+use crate::{record_socket, show, Job, Method, Output, State};
 
 /// Where the module records what it wrote into daemon.json files.
 pub const STATE_FILE: &str = "/var/lib/ci-tools-docker/socket_group.json";
@@ -104,7 +104,7 @@ pub(crate) fn run(job: &Job, ctx: &mut Context) -> Result<Outcome<Output>, Failu
         .unwrap_or_else(|| "docker.service".into());
     let (service, argv) = if systemd::is_running() {
         let props = systemd::show(&service_name, &["LoadState", "ExecStart"])
-            .map_err(|e| command_failure(format!("cannot inspect {service_name}"), &e))?;
+            .map_err(|e| e.to_failure(format!("cannot inspect {service_name}")))?;
         let argv = systemd::exec_argvs(props.value("ExecStart"))
             .into_iter()
             .find(|a| checks::is_dockerd(a))
@@ -351,7 +351,7 @@ fn restart_service(job: &Job, setup: &Setup) -> Result<(), Failure> {
     };
     let _ = systemd::reset_failed(&[service]);
     systemd::restart(&[service], job.command_timeout())
-        .map_err(|e| command_failure(format!("cannot restart {service}"), &e))?;
+        .map_err(|e| e.to_failure(format!("cannot restart {service}")))?;
     crate::wait_for_api(&setup.socket, job.timeout).map_err(|e| {
         let journal = systemd::journal_of(&[service], 20);
         let mut failure = Failure::new(e);

@@ -8,7 +8,7 @@ use system::files;
 use system::systemd::{self, Properties};
 
 use crate::checks;
-use crate::{command_failure, record_socket, show, Job, Method, Output, State};
+use crate::{record_socket, show, Job, Method, Output, State};
 
 /// The first line of every drop-in this module writes; how it recognizes its own files.
 pub const MARKER: &str = "# Managed by ci_tools.docker.socket_group";
@@ -64,7 +64,7 @@ pub(crate) fn run(job: &Job, ctx: &mut Context) -> Result<Outcome<Output>, Failu
         )));
     }
     let props = systemd::show(name, SOCKET_PROPERTIES)
-        .map_err(|e| command_failure(format!("cannot inspect {name}"), &e))?;
+        .map_err(|e| e.to_failure(format!("cannot inspect {name}")))?;
     let before = files::read_optional(&path)?;
     let absent = job.p.state == State::Absent;
     match props.value("LoadState") {
@@ -105,7 +105,7 @@ pub(crate) fn run(job: &Job, ctx: &mut Context) -> Result<Outcome<Output>, Failu
         }
     };
     let service_props = systemd::show(&service, &["LoadState", "ActiveState", "ExecStart"])
-        .map_err(|e| command_failure(format!("cannot inspect {service}"), &e))?;
+        .map_err(|e| e.to_failure(format!("cannot inspect {service}")))?;
     let socket = match &job.p.socket {
         Some(socket) => PathBuf::from(socket),
         None => systemd::listen_path(&props.all("Listen")).ok_or_else(|| {
@@ -371,7 +371,7 @@ pub(crate) fn predict_without_engine(
         .unwrap_or_else(|| format!("{}.service", name.strip_suffix(".socket").unwrap_or(name)));
     for unit in [name, service.as_str()] {
         let props = systemd::show(unit, &["LoadState"])
-            .map_err(|e| command_failure(format!("cannot inspect {unit}"), &e))?;
+            .map_err(|e| e.to_failure(format!("cannot inspect {unit}")))?;
         if props.value("LoadState") != "not-found" {
             return Ok(None);
         }
@@ -422,7 +422,7 @@ fn remove_without_unit(
     if !ctx.check_mode() {
         files::remove_optional(path)?;
         systemd::daemon_reload(job.command_timeout())
-            .map_err(|e| command_failure("cannot reload systemd", &e))?;
+            .map_err(|e| e.to_failure("cannot reload systemd"))?;
     }
     Ok(Outcome::new(true, out))
 }
@@ -441,8 +441,8 @@ fn restart_units(job: &Job, unit: &Unit) -> Result<(), Failure> {
     let timeout = job.command_timeout();
     let (name, service) = (unit.name.as_str(), unit.service.as_str());
     systemd::stop(&[service, name], timeout)
-        .map_err(|e| command_failure(format!("cannot stop {service} and {name}"), &e))?;
-    systemd::daemon_reload(timeout).map_err(|e| command_failure("cannot reload systemd", &e))?;
+        .map_err(|e| e.to_failure(format!("cannot stop {service} and {name}")))?;
+    systemd::daemon_reload(timeout).map_err(|e| e.to_failure("cannot reload systemd"))?;
     // A deliberate restart must not trip the services' start rate limit.
     let _ = systemd::reset_failed(&[name, service]);
     let mut start = vec![name];
@@ -450,7 +450,7 @@ fn restart_units(job: &Job, unit: &Unit) -> Result<(), Failure> {
         start.push(service);
     }
     systemd::start(&start, timeout)
-        .map_err(|e| command_failure(format!("cannot start {}", start.join(" and ")), &e))?;
+        .map_err(|e| e.to_failure(format!("cannot start {}", start.join(" and "))))?;
     crate::wait_for_api(&unit.socket, job.timeout).map_err(|e| {
         let journal = systemd::journal_of(&[name, service], 20);
         let mut failure = Failure::new(e);

@@ -19,7 +19,6 @@ use module_runtime::{Constraints, Context, Failure, Module, ModuleDoc, Outcome, 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use system::access::{self, Identity, SocketState};
-use system::command::CommandError;
 use system::users::{self, Account, GroupInfo};
 
 pub struct SocketGroup;
@@ -371,7 +370,7 @@ impl Job {
                     return Ok(Method::DaemonJson);
                 }
                 let props = system::systemd::show(&self.p.unit, &["LoadState"])
-                    .map_err(|e| command_failure(format!("cannot inspect {}", self.p.unit), &e))?;
+                    .map_err(|e| e.to_failure(format!("cannot inspect {}", self.p.unit)))?;
                 Ok(if props.value("LoadState") == "loaded" {
                     Method::SystemdDropin
                 } else {
@@ -436,22 +435,6 @@ pub(crate) fn record_socket(out: &mut Output, socket: &Path) {
         out.socket_group = Some(state.group.unwrap_or_else(|| state.gid.to_string()));
         out.socket_mode = Some(format!("{:04o}", state.mode));
     }
-}
-
-/// A failure from a command, with its stderr and the units' journal as result keys.
-pub(crate) fn command_failure(msg: impl Into<String>, err: &CommandError) -> Failure {
-    let mut failure = Failure::new(format!("{}: {err}", msg.into()));
-    failure = failure.with("cmd", err.command_line());
-    if let Some(rc) = err.rc {
-        failure = failure.with("rc", rc);
-    }
-    if !err.stderr.trim().is_empty() {
-        failure = failure.with("stderr", err.stderr.trim());
-    }
-    if !err.journal.is_empty() {
-        failure = failure.with("journal", err.journal.lines().collect::<Vec<_>>());
-    }
-    failure
 }
 
 /// Waits until the API on `socket` answers `/_ping` (as root), up to `timeout`; the

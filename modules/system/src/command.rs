@@ -35,6 +35,31 @@ impl CommandError {
     pub fn command_line(&self) -> String {
         self.argv.join(" ")
     }
+
+    /// This error as a module failure: "`what`: error", with the command line, exit code,
+    /// stderr and the unit's journal lines as result keys.
+    pub fn to_failure(&self, what: impl fmt::Display) -> module_runtime::Failure {
+        let mut failure = module_runtime::Failure::new(format!("{what}: {self}"))
+            .with("cmd", self.command_line());
+        if let Some(rc) = self.rc {
+            failure = failure.with("rc", rc);
+        }
+        if !self.stderr.trim().is_empty() {
+            failure = failure.with("stderr", self.stderr.trim());
+        }
+        if !self.journal.is_empty() {
+            failure = failure.with("journal", non_empty_lines(&self.journal));
+        }
+        failure
+    }
+}
+
+/// The lines of a command's output that say something.
+pub fn non_empty_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl fmt::Display for CommandError {
